@@ -1,0 +1,137 @@
+"""The long-tailed partial-label data set a run trains on, and its manifest.
+
+``build_dataset`` turns ``config.data`` into host numpy arrays: a raw source
+(``sources.py``), the long-tailed subset with candidate sets
+(``longtail.py``), and a manifest (``dataset.json``) that lets a user check
+the data before spending accelerator time on it.
+"""
+
+import dataclasses
+import hashlib
+from typing import Any, Optional
+
+import ml_collections
+import numpy as np
+
+from ltpll_jax.data import longtail
+from ltpll_jax.data import sources
+
+# Data sets the project knows, with their number of classes (None: any).
+NUM_CLASSES = {'cifar10': 10, 'cifar100': 100, 'fashion_mnist': 10,
+               'voc': 20, 'synthetic': None}
+
+
+@dataclasses.dataclass(frozen=True)
+class PLLDataset:
+  """Training and test arrays of one long-tailed partial-label data set.
+
+  Attributes:
+    name: data-set name.
+    train_images: ``[n, H, W, C]`` uint8, class blocks in the published order.
+    train_labels: ``[n]`` int32 true labels (evaluation and diagnostics only).
+    candidate_mask: ``[n, K]`` bool candidate sets.
+    test_images: ``[M, H, W, C]`` uint8 (balanced test set).
+    test_labels: ``[M]`` int32.
+    class_names: K names.
+    kept_indices: ``[n]`` int64 positions of the training images in the
+      source's archive order.
+    config: the ``config.data`` values the set was built from (for the
+      manifest).
+  """
+  name: str
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  candidate_mask: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+  class_names: tuple[str, ...]
+  kept_indices: np.ndarray
+  config: dict[str, Any]
+
+  @property
+  def num_classes(self) -> int:
+    return self.candidate_mask.shape[1]
+
+  @property
+  def class_counts(self) -> np.ndarray:
+    """``[K]`` int64 training images per true class."""
+    return np.bincount(self.train_labels, minlength=self.num_classes)
+
+  def manifest(self) -> dict[str, Any]:
+    """JSON-ready description: what ``dataset.json`` holds."""
+    mask = self.candidate_mask
+    sizes = mask.sum(1)
+    contains = mask[np.arange(len(mask)), self.train_labels]
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(self.kept_indices, '<i8').tobytes())
+    digest.update(np.packbits(mask, axis=None).tobytes())
+    counts = self.class_counts
+    return {
+        'name': self.name,
+        'num_classes': self.num_classes,
+        'class_names': list(self.class_names),
+        'class_counts': counts.tolist(),
+        'num_train': int(len(mask)),
+        'num_test': int(len(self.test_labels)),
+        'test_class_counts': np.bincount(
+            self.test_labels, minlength=self.num_classes).tolist(),
+        'image_shape': list(self.train_images.shape[1:]),
+        'imbalance_ratio_observed': float(counts.max() / max(counts.min(), 1)),
+        'mean_candidates': float(sizes.mean()),
+        'min_candidates': int(sizes.min()),
+        'max_candidates': int(sizes.max()),
+        'mean_candidates_per_class': [
+            float(sizes[self.train_labels == c].mean()) if counts[c] else None
+            for c in range(self.num_classes)],
+        'all_contain_true': bool(contains.all()),
+        'subset_sha256': digest.hexdigest(),
+        **self.config,
+    }
+
+
+def load_raw(data: ml_collections.ConfigDict, seed: int) -> sources.RawData:
+  """The balanced base data set named by ``config.data``."""
+  if data.name == 'synthetic':
+    syn = data.synthetic
+    return sources.make_synthetic(
+        num_classes=data.num_classes, train_per_class=syn.train_per_class,
+        test_per_class=syn.test_per_class, image_size=syn.image_size,
+        channels=syn.channels, seed=seed,
+        num_superclasses=syn.num_superclasses)
+  if data.source == 'local':
+    return sources.load_local(data.name, data.data_dir)
+  return sources.load_tfds(data.name, tfds_dir=data.tfds_dir,
+                           download=data.download)
+
+
+def build_dataset(data: ml_collections.ConfigDict, seed: int,
+                  raw: Optional[sources.RawData] = None) -> PLLDataset:
+  """Builds the long-tailed partial-label training set and the test set.
+
+  Args:
+    data: ``config.data``.
+    seed: ``config.seed`` (see ``longtail.make_long_tailed_pll`` for how each
+      RNG mode uses it).
+    raw: the base data set, if already loaded (tests pass in-memory arrays).
+
+  Returns:
+    The data set; its manifest records the construction parameters.
+  """
+  raw = raw if raw is not None else load_raw(data, seed)
+  kept, mask = longtail.make_long_tailed_pll(
+      raw.train_labels, raw.num_classes, data.imbalance_ratio,
+      data.partial_rate, candidates=data.candidates, rng_mode=data.rng_mode,
+      seed=seed, coarse_labels=raw.train_coarse_labels)
+  params = {'source': data.source, 'imbalance_ratio': data.imbalance_ratio,
+            'partial_rate': data.partial_rate, 'candidates': data.candidates,
+            'rng_mode': data.rng_mode, 'seed': seed}
+  return PLLDataset(
+      name=raw.name,
+      train_images=raw.train_images[kept],
+      train_labels=raw.train_labels[kept].astype(np.int32),
+      candidate_mask=mask,
+      test_images=raw.test_images,
+      test_labels=raw.test_labels.astype(np.int32),
+      class_names=raw.class_names,
+      kept_indices=kept,
+      config=params)
