@@ -17,3 +17,14 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 from absl import flags  # pylint: disable=g-import-not-at-top
 
 flags.FLAGS.mark_as_parsed()
+
+import tempfile  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+import jax  # pylint: disable=g-import-not-at-top
+
+# Tests compile many small programs: skip XLA's expensive optimisation passes
+# and share compiled programs between tests through a session-local cache.
+jax.config.update('jax_disable_most_optimizations', True)
+jax.config.update('jax_compilation_cache_dir',
+                  tempfile.mkdtemp(prefix='ltpll_jax_test_cache_'))
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
