@@ -48,6 +48,10 @@ def main(argv):
   except Exception as e:  # pylint: disable=broad-except
     # The config file is loaded lazily: a missing or broken one lands here.
     _exit_invalid(f'--config={FLAGS["config"].config_filename}: {e}')
+  if not FLAGS['verbosity'].present:
+    # JAX and orbax log at INFO on every start and save; progress and results
+    # go through ltpll_jax's own console logger.
+    logging.set_verbosity(logging.WARNING)
   # Imported here so that flag errors do not pay for importing JAX.
   import jax  # pylint: disable=g-import-not-at-top
   from ltpll_jax import prepare  # pylint: disable=g-import-not-at-top
@@ -59,8 +63,6 @@ def main(argv):
       return
     validation.validate_config(config, num_devices=jax.device_count())
     from ltpll_jax import train  # pylint: disable=g-import-not-at-top
-    logging.info('process %d/%d, devices %s', jax.process_index(),
-                 jax.process_count(), jax.devices())
     train.train_and_evaluate(config, workdir)
   except InputError as e:
     _exit_invalid(str(e))

@@ -24,6 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
   # 'none' | 'records' | 'oracle_la'.
   config.rebalance = 'none'
   config.mixup = False
+  # Weight of the mixup loss (the published --alpha; not the Beta parameter).
+  config.mixup_weight = 1.0
   # 'pmap' (one replica per local device) or 'jit' (batch sharded on a mesh).
   config.parallel = 'pmap'
 
@@ -55,6 +57,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'resnet18'
+  # Channels of the first stage (0: the model's default).
+  config.model.width = 0
 
   config.optim = optim = ml_collections.ConfigDict()
   optim.lr = 0.01
@@ -69,7 +73,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.corr.update_start_epoch = 1
 
   config.records = ml_collections.ConfigDict()
+  # Momentum of the feature-mean EMA that gives RECORDS' class prior.
   config.records.momentum = 0.9
+
+  config.oracle_la = ml_collections.ConfigDict()
+  # 'post_hoc' | 'constant_prior_disambiguation' | 'la_loss' (ALGORITHMS 6).
+  config.oracle_la.variant = 'constant_prior_disambiguation'
+  config.oracle_la.tau = 1.0
 
   config.eval_every_epochs = 1
   config.eval_batch_size = 1024

@@ -13,13 +13,14 @@ from typing import Any, Optional, Sequence
 
 import ml_collections
 
+from ltpll_jax import models
 from ltpll_jax.data import dataset as dataset_lib
 from ltpll_jax.data import longtail
 from ltpll_jax.data import sources
 from ltpll_jax.errors import InputError
+from ltpll_jax.methods import rebalance
 
 METHODS = ('corr', 'proden', 'solar')
-REBALANCERS = ('none', 'records', 'oracle_la')
 PARALLEL = ('pmap', 'jit')
 SOURCES = ('tfds', 'local')
 # Data sets that carry a superclass per sample.
@@ -109,9 +110,17 @@ def validate_config(config: ml_collections.ConfigDict, *,
   _number(config, 'seed', low=0, integer=True)
   validate_data(config)
   _one_of(config, 'method', METHODS)
-  _one_of(config, 'rebalance', REBALANCERS)
+  method = _get(config, 'method')
+  if method == 'solar':
+    _fail('method', method, 'SoLar is not implemented yet')
+  _one_of(config, 'rebalance', rebalance.REBALANCERS)
+  _one_of(config, 'oracle_la.variant', rebalance.ORACLE_VARIANTS)
+  _number(config, 'oracle_la.tau', low=0)
   if not isinstance(_get(config, 'mixup'), bool):
     _fail('mixup', config.mixup, 'must be True or False')
+  _number(config, 'mixup_weight', low=0)
+  _one_of(config, 'model.name', tuple(models.MODELS))
+  _number(config, 'model.width', low=0, integer=True)
   _one_of(config, 'parallel', PARALLEL)
   _number(config, 'optim.lr', low=0, low_inclusive=False)
   _number(config, 'optim.min_lr', low=0)
