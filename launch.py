@@ -34,7 +34,8 @@ def _parse_flags(argv):
   try:
     return FLAGS(argv)
   except (AttributeError, KeyError) as e:
-    _exit_invalid(f'unknown config key {str(e).strip(chr(34) + chr(39))!r} in a --config.* override (the '
+    key = str(e).strip('"\'')
+    _exit_invalid(f'unknown config key {key!r} in a --config.* override (the '
                   'config is locked against typos)')
   except (flags.Error, TypeError, ValueError) as e:
     _exit_invalid(str(e))

@@ -11,7 +11,7 @@ from configs import cifar100_corr
 
 
 def get_config():
-  """CORR + RECORDS with Mixup, CIFAR-100-LT, uniform candidates, rho 100, q 0.05."""
+  """CORR + RECORDS + Mixup, CIFAR-100-LT (uniform), rho 100, q 0.05."""
   config = cifar100_corr.get_config()
   config.rebalance = 'records'
   config.mixup = True

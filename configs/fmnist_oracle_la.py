@@ -1,4 +1,5 @@
-"""CORR + Oracle-LA (constant true prior in the disambiguation) on Fashion-MNIST-LT.
+"""CORR + Oracle-LA (constant true prior in the disambiguation) on
+Fashion-MNIST-LT.
 
 The CPU setting of ``fmnist_corr.py`` (rho 100, q 0.3, small CNN, 20
 epochs); not a published setting, so there is no published number.

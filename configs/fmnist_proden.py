@@ -1,4 +1,5 @@
-"""PRODEN (the classic self-training learner; weak view only) on Fashion-MNIST-LT.
+"""PRODEN (the classic self-training learner; weak view only) on
+Fashion-MNIST-LT.
 
 The CPU setting of ``fmnist_corr.py`` (rho 100, q 0.3, small CNN, 20
 epochs); not a published setting, so there is no published number.

@@ -157,8 +157,11 @@ def test_eval_batches_pad_and_mask():
 
 def _launch(workdir):
   """Starts launch.py on configs/test.py (3 epochs) in a subprocess."""
-  env = dict(os.environ, JAX_PLATFORMS='cpu', JAX_DISABLE_MOST_OPTIMIZATIONS='1',
-             JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or '',
+  # The same fast-compile settings and cache as this test session.
+  env = dict(os.environ, JAX_PLATFORMS='cpu',
+             JAX_DISABLE_MOST_OPTIMIZATIONS='1',
+             JAX_COMPILATION_CACHE_DIR=(
+                 jax.config.jax_compilation_cache_dir or ''),
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
   return subprocess.Popen(
       [sys.executable, 'launch.py', '--config=configs/test.py',

@@ -5,7 +5,8 @@ training. The construction follows ALGORITHMS.md section 1:
 
 * **Exponential profile** (LDAM-DRW style): with ``n_max = N_full / K`` and
   ``imb_factor = 1 / rho``, class ``c`` keeps
-  ``int(n_max * imb_factor ** (c / (K - 1)))`` images (Python floats, truncated).
+  ``int(n_max * imb_factor ** (c / (K - 1)))`` images (Python floats,
+  truncated).
 * **Hierarchical candidates** (CIFAR-100-LT-NU) first permute that list of
   counts across classes, so the head classes are a random subset of indices.
 * **Subsampling**: for each class in increasing order, shuffle its indices

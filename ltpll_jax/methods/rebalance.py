@@ -17,7 +17,8 @@ baseline, so three readings are offered (``config.oracle_la.variant``):
 
 * ``post_hoc``: plain CORR training; test logits ``z - tau log pi``.
 * ``constant_prior_disambiguation`` (default): the RECORDS code path with
-  ``pi_hat`` replaced by the constant ``pi``; test logits ``z - log(pi + 1e-9)``.
+  ``pi_hat`` replaced by the constant ``pi``; test logits
+  ``z - log(pi + 1e-9)``.
 * ``la_loss``: the loss sees ``z + tau log pi`` (logit-adjusted loss); the
   confidence update and the test predictions use the raw ``z``.
 """
