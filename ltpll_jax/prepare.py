@@ -20,7 +20,7 @@ def check_dataset(ds: dataset_lib.PLLDataset) -> None:
   if np.any(counts == 0):
     empty = np.flatnonzero(counts == 0).tolist()
     raise InputError(f'data set {ds.name!r}: classes {empty} have no '
-                     'training image after long-tailed subsampling')
+                     'training image')
   contains = ds.candidate_mask[np.arange(len(ds.train_labels)),
                                ds.train_labels]
   if not contains.all():

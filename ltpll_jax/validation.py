@@ -17,6 +17,7 @@ from ltpll_jax import models
 from ltpll_jax.data import dataset as dataset_lib
 from ltpll_jax.data import longtail
 from ltpll_jax.data import sources
+from ltpll_jax.data import voc
 from ltpll_jax.errors import InputError
 from ltpll_jax.methods import rebalance
 
@@ -91,7 +92,12 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
     _number(config, syn + 'image_size', low=4, integer=True)
     _one_of(config, syn + 'channels', (1, 3))
   elif name == 'voc':
-    _fail('data.name', name, 'the PASCAL VOC loader is not implemented yet')
+    if source != 'local':
+      _fail('data.source', source,
+            "data.name='voc' is read from the RECORDS authors' CSV folder "
+            "only: set data.source='local' and data.data_dir to the folder "
+            'that holds PLL/')
+    voc.check_layout(config.data.data_dir)
   elif source == 'local':
     sources.check_local_files(name, config.data.data_dir)
   elif config.data.tfds_dir and not os.path.isdir(config.data.tfds_dir):

@@ -28,7 +28,7 @@ def test_default_and_test_configs_are_valid():
     (lambda c: setattr(c.optim, 'epochs', 0), 'optim.epochs'),
     (lambda c: setattr(c.records, 'momentum', 1.5), 'records.momentum'),
     (lambda c: setattr(c.data, 'num_classes', 20) or
-     setattr(c.data, 'name', 'voc'), 'not implemented'),
+     setattr(c.data, 'name', 'voc'), "data.source='tfds'"),
 ])
 def test_bad_values(mutate, message):
   config = test_config.get_config()

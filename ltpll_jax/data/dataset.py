@@ -1,9 +1,10 @@
 """The long-tailed partial-label data set a run trains on, and its manifest.
 
 ``build_dataset`` turns ``config.data`` into host numpy arrays: a raw source
-(``sources.py``), the long-tailed subset with candidate sets
-(``longtail.py``), and a manifest (``dataset.json``) that lets a user check
-the data before spending accelerator time on it.
+(``sources.py``, ``voc.py``), the long-tailed subset with candidate sets
+(``longtail.py``; PASCAL VOC brings its own candidate sets and is used whole),
+and a manifest (``dataset.json``) that lets a user check the data before
+spending accelerator time on it.
 """
 
 import dataclasses
@@ -15,6 +16,7 @@ import numpy as np
 
 from ltpll_jax.data import longtail
 from ltpll_jax.data import sources
+from ltpll_jax.data import voc
 
 # Data sets the project knows, with their number of classes (None: any).
 NUM_CLASSES = {'cifar10': 10, 'cifar100': 100, 'fashion_mnist': 10,
@@ -27,7 +29,8 @@ class PLLDataset:
 
   Attributes:
     name: data-set name.
-    train_images: ``[n, H, W, C]`` uint8, class blocks in the published order.
+    train_images: ``[n, H, W, C]`` uint8, class blocks in the published order
+      (given candidate sets: the source's order).
     train_labels: ``[n]`` int32 true labels (evaluation and diagnostics only).
     candidate_mask: ``[n, K]`` bool candidate sets.
     test_images: ``[M, H, W, C]`` uint8 (balanced test set).
@@ -98,6 +101,8 @@ def load_raw(data: ml_collections.ConfigDict, seed: int) -> sources.RawData:
         test_per_class=syn.test_per_class, image_size=syn.image_size,
         channels=syn.channels, seed=seed,
         num_superclasses=syn.num_superclasses)
+  if data.name == 'voc':
+    return voc.load_voc(data.data_dir)
   if data.source == 'local':
     return sources.load_local(data.name, data.data_dir)
   return sources.load_tfds(data.name, tfds_dir=data.tfds_dir,
@@ -115,19 +120,34 @@ def build_dataset(data: ml_collections.ConfigDict, seed: int,
     raw: the base data set, if already loaded (tests pass in-memory arrays).
 
   Returns:
-    The data set; its manifest records the construction parameters.
+    The data set; its manifest records the construction parameters. When the
+    source gives the candidate sets (``raw.train_candidates``), every
+    training image is kept in the source's order with those sets;
+    ``imbalance_ratio``, ``partial_rate``, ``candidates`` and ``rng_mode``
+    are then unused, and the manifest says ``candidates: 'given'``.
   """
   raw = raw if raw is not None else load_raw(data, seed)
-  kept, mask = longtail.make_long_tailed_pll(
-      raw.train_labels, raw.num_classes, data.imbalance_ratio,
-      data.partial_rate, candidates=data.candidates, rng_mode=data.rng_mode,
-      seed=seed, coarse_labels=raw.train_coarse_labels)
-  params = {'source': data.source, 'imbalance_ratio': data.imbalance_ratio,
-            'partial_rate': data.partial_rate, 'candidates': data.candidates,
-            'rng_mode': data.rng_mode, 'seed': seed}
+  if raw.train_candidates is not None:
+    kept = np.arange(len(raw.train_labels), dtype=np.int64)
+    # Used as they are: VOC's images are 0.5 GB, not worth a copy.
+    images = raw.train_images
+    mask = np.asarray(raw.train_candidates, bool)
+    params = {'source': data.source, 'candidates': 'given',
+              'subsampled': False, 'seed': seed}
+  else:
+    kept, mask = longtail.make_long_tailed_pll(
+        raw.train_labels, raw.num_classes, data.imbalance_ratio,
+        data.partial_rate, candidates=data.candidates,
+        rng_mode=data.rng_mode, seed=seed,
+        coarse_labels=raw.train_coarse_labels)
+    images = raw.train_images[kept]
+    params = {'source': data.source, 'imbalance_ratio': data.imbalance_ratio,
+              'partial_rate': data.partial_rate,
+              'candidates': data.candidates, 'rng_mode': data.rng_mode,
+              'seed': seed}
   return PLLDataset(
       name=raw.name,
-      train_images=raw.train_images[kept],
+      train_images=images,
       train_labels=raw.train_labels[kept].astype(np.int32),
       candidate_mask=mask,
       test_images=raw.test_images,

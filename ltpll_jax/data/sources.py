@@ -12,6 +12,7 @@ Three ways to get the balanced base data sets:
   ``cifar-10-batches-py`` / ``cifar-100-python`` folders (Python pickles) and
   the Fashion-MNIST IDX files (``.gz`` or not; Debian's
   ``dataset-fashion-mnist`` puts them in ``/usr/share/datasets/fashion-mnist``).
+  The PASCAL VOC PLL CSV folder has its own reader, ``voc.py``.
 * ``synthetic``: a small generated data set (class-coloured noisy patterns) so
   tests and smoke runs need nothing downloaded.
 
@@ -77,6 +78,10 @@ class RawData:
     num_classes: K.
     class_names: K names, by class index.
     train_coarse_labels: ``[N]`` int64 superclass labels, or None.
+    train_candidates: ``[N, K]`` bool candidate sets that come with the data
+      (PASCAL VOC), or None. When set, the data set is already partial-label
+      and long-tailed: ``dataset.build_dataset`` keeps every training image
+      in order with these sets instead of subsampling and generating.
   """
   name: str
   train_images: np.ndarray
@@ -86,6 +91,7 @@ class RawData:
   num_classes: int
   class_names: tuple[str, ...]
   train_coarse_labels: Optional[np.ndarray] = None
+  train_candidates: Optional[np.ndarray] = None
 
 
 
