@@ -82,14 +82,16 @@ def main(argv):
 
   index = np.arange(batch, dtype=np.int32)
   start = time.perf_counter()
-  state, out = run.train_step(state, data, {'index': index}, key, True)
+  state, out = run.train_step(state, data, {'index': index}, key,
+                                *run.statics(1, 10**6))
   jax.block_until_ready(out)
   compile_s = time.perf_counter() - start
   times = []
   for i in range(FLAGS.steps):
     index = rng.permutation(num_train)[:batch].astype(np.int32)
     start = time.perf_counter()
-    state, out = run.train_step(state, data, {'index': index}, key, True)
+    state, out = run.train_step(state, data, {'index': index}, key,
+                                *run.statics(1, 10**6))
     jax.block_until_ready(out)
     times.append(time.perf_counter() - start)
   step_s = statistics.median(times)

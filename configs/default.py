@@ -81,6 +81,22 @@ def get_config() -> ml_collections.ConfigDict:
   config.oracle_la.variant = 'constant_prior_disambiguation'
   config.oracle_la.tau = 1.0
 
+  config.solar = sol = ml_collections.ConfigDict()
+  # SoLar as ported in the RECORDS code base (ALGORITHMS.md 7): a prior
+  # pre-estimation stage of est_epochs with a fresh model, then optim.epochs.
+  sol.est_epochs = 100
+  sol.gamma_stage1 = 0.1
+  sol.gamma_stage2 = 0.01
+  sol.rho_start = 0.2
+  sol.rho_end = 0.6
+  sol.eta = 0.9
+  sol.warmup_epochs = 50
+  sol.tau = 0.99
+  # Sinkhorn exponent lambda and iterations; queue of queue_batches batches.
+  sol.power = 3.0
+  sol.sinkhorn_iters = 50
+  sol.queue_batches = 64
+
   config.eval_every_epochs = 1
   config.eval_batch_size = 1024
   config.checkpoint_every_epochs = 10

@@ -67,13 +67,19 @@ class BasicBlock(nn.Module):
   norm: Callable[..., Any]
 
   @nn.compact
-  def __call__(self, x):
-    y = nn.relu(self.norm()(_conv(self.features, 3, self.stride)(x)))
-    y = self.norm()(_conv(self.features)(y))
+  def __call__(self, x, mask=None):
+    norm = lambda y: self.norm()(y, mask=mask)
+    y = nn.relu(norm(_conv(self.features, 3, self.stride)(x)))
+    y = norm(_conv(self.features)(y))
     shortcut = x
     if self.stride != 1 or x.shape[-1] != self.features:
-      shortcut = self.norm()(_conv(self.features, 1, self.stride)(x))
+      shortcut = norm(_conv(self.features, 1, self.stride)(x))
     return nn.relu(y + shortcut)
+
+
+def _bn_mask(mask: Optional[jax.Array]) -> Optional[jax.Array]:
+  """``[B]`` row mask -> ``[B, 1, 1, 1]``, broadcastable to feature maps."""
+  return None if mask is None else mask.reshape(-1, 1, 1, 1)
 
 
 class ResNet(nn.Module):
@@ -85,13 +91,17 @@ class ResNet(nn.Module):
   axis_name: Optional[str] = None
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, train: bool = True, mask=None):
+    """Args: x ``[B, H, W, C]``; train: batch statistics (and their update)
+    or running ones; mask: optional ``[B]`` bool rows that BatchNorm's batch
+    statistics are computed over (SoLar's mixup forward)."""
     norm = _norm(train, self.axis_name)
-    x = nn.relu(norm()(_conv(self.widths[0])(x)))
+    mask = _bn_mask(mask)
+    x = nn.relu(norm()(_conv(self.widths[0])(x), mask=mask))
     for i, (blocks, width) in enumerate(zip(self.stage_sizes, self.widths)):
       for j in range(blocks):
         stride = 2 if i > 0 and j == 0 else 1
-        x = BasicBlock(width, stride, norm)(x)
+        x = BasicBlock(width, stride, norm)(x, mask)
     features = jnp.mean(x, axis=(1, 2))
     return head(self.num_classes, features.shape[-1])(features), features
 
@@ -109,10 +119,12 @@ class SmallCNN(nn.Module):
   axis_name: Optional[str] = None
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, train: bool = True, mask=None):
+    """As ``ResNet.__call__``."""
     norm = _norm(train, self.axis_name)
+    mask = _bn_mask(mask)
     for i, stride in enumerate((1, 2, 2)):
-      x = nn.relu(norm()(_conv(self.width * 2**i, 3, stride)(x)))
+      x = nn.relu(norm()(_conv(self.width * 2**i, 3, stride)(x), mask=mask))
     features = jnp.mean(x, axis=(1, 2))
     return head(self.num_classes, features.shape[-1])(features), features
 

@@ -42,7 +42,8 @@ from ltpll_jax.state import TrainState
 
 Batch = dict[str, jax.Array]
 Data = dict[str, jax.Array]
-LEARNERS = ('corr', 'proden')
+# Base learners, and SoLar (which brings its own step, solar_steps.py).
+LEARNERS = ('corr', 'proden', 'solar')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +52,7 @@ class StepConfig:
 
   Attributes:
     num_classes: K.
-    method: base learner, 'corr' or 'proden'.
+    method: 'corr', 'proden' or 'solar'.
     rebalancer: how the disambiguation and test logits are rebalanced.
     mixup: add the mixup loss (ALGORITHMS.md 5.4).
     mixup_weight: its weight (the published ``--alpha``).
@@ -80,8 +81,8 @@ class StepConfig:
 
   @property
   def num_views(self) -> int:
-    """Augmented views per sample: weak + strong (CORR) or weak (PRODEN)."""
-    return 2 if self.method == 'corr' else 1
+    """Augmented views per sample: weak + strong, or weak only (PRODEN)."""
+    return 1 if self.method == 'proden' else 2
 
 
 def sample_keys(rng: jax.Array, step: jax.Array, index: jax.Array

@@ -117,9 +117,23 @@ def validate_config(config: ml_collections.ConfigDict, *,
   validate_data(config)
   _one_of(config, 'method', METHODS)
   method = _get(config, 'method')
+  rebal = _one_of(config, 'rebalance', rebalance.REBALANCERS)
   if method == 'solar':
-    _fail('method', method, 'SoLar is not implemented yet')
-  _one_of(config, 'rebalance', rebalance.REBALANCERS)
+    if rebal != 'none':
+      _fail('rebalance', rebal, "method='solar' rebalances with its own "
+            "Sinkhorn prior: use 'none'")
+    if _get(config, 'mixup'):
+      _fail('mixup', True, "method='solar' always mixes its chosen samples; "
+            'leave mixup False')
+    sol = 'solar.'
+    _number(config, sol + 'est_epochs', low=0, integer=True)
+    for key in ('gamma_stage1', 'gamma_stage2', 'rho_start', 'rho_end', 'eta',
+                'tau'):
+      _number(config, sol + key, low=0, high=1)
+    _number(config, sol + 'warmup_epochs', low=0, integer=True)
+    _number(config, sol + 'power', low=0, low_inclusive=False)
+    _number(config, sol + 'sinkhorn_iters', low=1, integer=True)
+    _number(config, sol + 'queue_batches', low=0, integer=True)
   _one_of(config, 'oracle_la.variant', rebalance.ORACLE_VARIANTS)
   _number(config, 'oracle_la.tau', low=0)
   if not isinstance(_get(config, 'mixup'), bool):

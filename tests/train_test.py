@@ -217,3 +217,36 @@ def test_records_runs_report_the_prior(tmp_path, overrides):
   assert os.path.isfile(tmp_path / 'plots' / 'prior.png')
   with open(tmp_path / 'evals.jsonl') as f:
     assert all('prior' in json.loads(line) for line in f)
+
+
+def _solar_config():
+  return _config(**{'method': 'solar', 'solar.est_epochs': 1,
+                    'solar.queue_batches': 3, 'solar.warmup_epochs': 1})
+
+
+def test_solar_both_stages_and_resume_mid_stage_two(tmp_path):
+  config = _solar_config()
+  full = train.train_and_evaluate(config, str(tmp_path / 'full'))
+  assert int(full.method_state.stage) == 2 and int(full.step) == 18
+  with open(tmp_path / 'full' / 'evals.jsonl') as f:
+    stages = [json.loads(line)['stage'] for line in f]
+  assert stages == [1, 2, 2]
+  with open(tmp_path / 'full' / 'results.json') as f:
+    results = json.load(f)
+  assert results['epochs_run'] == 2 and len(results['estimated_prior']) == 10
+  # Interrupted in stage 2 (global step 22 of 27), then resumed.
+  train.train_and_evaluate(config, str(tmp_path / 'cut'), stop_after_steps=22)
+  resumed = train.train_and_evaluate(config, str(tmp_path / 'cut'))
+  _leaves_equal(full, resumed)
+  with open(tmp_path / 'cut' / 'results.json') as f:
+    assert json.load(f) == results
+
+
+def test_solar_resume_at_the_stage_boundary(tmp_path):
+  config = _solar_config()
+  full = train.train_and_evaluate(config, str(tmp_path / 'full'))
+  # Stop right after stage 1: the checkpoint holds the stage-1 model; the
+  # restart begins stage 2 from it, with the stage-1 prior.
+  train.train_and_evaluate(config, str(tmp_path / 'cut'), stop_after_steps=9)
+  resumed = train.train_and_evaluate(config, str(tmp_path / 'cut'))
+  _leaves_equal(full, resumed)
