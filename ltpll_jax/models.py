@@ -140,6 +140,19 @@ MODELS = {
 }
 
 
+def register_model(name: str, constructor: Callable[..., nn.Module]) -> None:
+  """Makes ``config.model.name=name`` build ``constructor(num_classes=K,
+  axis_name=...)``.
+
+  The module's ``__call__(x, train=True, mask=None)`` must return
+  ``(logits [B, K], features [B, D])``, name its last layer ``'head'`` (a
+  Dense with bias; RECORDS reads it) and pass ``axis_name`` to its
+  BatchNorm layers, if any. ``mask`` (a ``[B]`` row mask for BatchNorm
+  statistics) is only used by SoLar and may be ignored otherwise.
+  """
+  MODELS[name] = constructor
+
+
 def create_model(name: str, *, num_classes: int,
                  axis_name: Optional[str] = None, width: int = 0
                 ) -> nn.Module:
@@ -157,7 +170,7 @@ def create_model(name: str, *, num_classes: int,
   kwargs = {}
   if width and name == 'small_cnn':
     kwargs['width'] = width
-  elif width:
+  elif width and name in ('resnet18', 'tiny'):
     stages = len(MODELS[name].keywords.get('stage_sizes', (2, 2, 2, 2)))
     kwargs['widths'] = tuple(width * 2**i for i in range(stages))
   return MODELS[name](num_classes=num_classes, axis_name=axis_name, **kwargs)

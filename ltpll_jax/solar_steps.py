@@ -78,7 +78,7 @@ def _forward(model, params, batch_stats, x, mask=None):
   (logits, _), new_vars = model.apply(
       {'params': params, 'batch_stats': batch_stats}, x, train=True,
       mask=mask, mutable=['batch_stats'])
-  return logits, new_vars['batch_stats']
+  return logits, new_vars.get('batch_stats', {})
 
 
 def solar_train_step(state: TrainState, data: steps.Data, batch: steps.Batch,

@@ -34,16 +34,15 @@ import optax
 from ltpll_jax import metrics as metrics_lib
 from ltpll_jax import parallel
 from ltpll_jax.data import augment
-from ltpll_jax.methods import corr
 from ltpll_jax.methods import mixup as mixup_lib
-from ltpll_jax.methods import proden
 from ltpll_jax.methods import rebalance as rebalance_lib
+from ltpll_jax.methods import registry
 from ltpll_jax.state import TrainState
 
 Batch = dict[str, jax.Array]
 Data = dict[str, jax.Array]
-# Base learners, and SoLar (which brings its own step, solar_steps.py).
-LEARNERS = ('corr', 'proden', 'solar')
+# SoLar brings its own step (solar_steps.py) and uses the two views.
+SOLAR = 'solar'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +51,7 @@ class StepConfig:
 
   Attributes:
     num_classes: K.
-    method: 'corr', 'proden' or 'solar'.
+    method: a registered base learner ('corr', 'proden', ...) or 'solar'.
     rebalancer: how the disambiguation and test logits are rebalanced.
     mixup: add the mixup loss (ALGORITHMS.md 5.4).
     mixup_weight: its weight (the published ``--alpha``).
@@ -75,14 +74,15 @@ class StepConfig:
   feat_momentum: float = 0.9
 
   def __post_init__(self):
-    if self.method not in LEARNERS:
-      raise ValueError(f'unknown base learner {self.method!r}; known: '
-                       f'{LEARNERS}')
+    if self.method != SOLAR:
+      registry.get_learner(self.method)
 
   @property
   def num_views(self) -> int:
-    """Augmented views per sample: weak + strong, or weak only (PRODEN)."""
-    return 1 if self.method == 'proden' else 2
+    """Augmented views per sample: weak + strong, or weak only."""
+    if self.method == SOLAR:
+      return 2
+    return registry.get_learner(self.method).num_views
 
 
 def sample_keys(rng: jax.Array, step: jax.Array, index: jax.Array
@@ -125,20 +125,14 @@ def initial_confidence(candidates: np.ndarray) -> np.ndarray:
 def learner_loss(cfg: StepConfig, logits: list[jax.Array],
                  targets: jax.Array) -> tuple[jax.Array, dict[str, Any]]:
   """The base learner's loss on per-view logits, with its named terms."""
-  if cfg.method == 'corr':
-    sup, con = corr.corr_loss_terms(logits[0], logits[1], targets)
-    return sup + con, {'loss_sup': sup, 'loss_con': con}
-  return proden.proden_loss(logits[0], targets), {}
+  return registry.get_learner(cfg.method).loss(logits, targets)
 
 
 def learner_update(cfg: StepConfig, logits: list[jax.Array],
                    support: jax.Array) -> jax.Array:
   """The base learner's new confidence rows from (rebalanced) logits."""
-  if cfg.method == 'corr':
-    return corr.corr_update(
-        logits[0], logits[1], support,
-        double_normalize=cfg.rebalancer.rebalances_disambiguation)
-  return proden.proden_update(logits[0], support)
+  return registry.get_learner(cfg.method).update(
+      logits, support, cfg.rebalancer.rebalances_disambiguation)
 
 
 def train_step(state: TrainState, data: Data, batch: Batch, rng: jax.Array,
@@ -196,7 +190,8 @@ def train_step(state: TrainState, data: Data, batch: Batch, rng: jax.Array,
       terms['loss_mix'] = mix_loss
     # The feature summary averages the unmixed views of each sample.
     feature = jnp.mean(jnp.stack(jnp.split(features[:n * b], n)), axis=0)
-    return loss, (new_vars['batch_stats'], chunks[:n], feature, terms)
+    stats = new_vars.get('batch_stats', {})
+    return loss, (stats, chunks[:n], feature, terms)
 
   (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params)
@@ -304,7 +299,7 @@ def create_train_state(rng: jax.Array, model: nn.Module,
                             train=False)
   return TrainState.create(
       apply_fn=model.apply, params=variables['params'], tx=tx,
-      batch_stats=variables['batch_stats'],
+      batch_stats=variables.get('batch_stats', {}),
       confidence=jnp.asarray(confidence, jnp.float32),
       feat_mean=jnp.zeros(features.shape[-1], jnp.float32),
       method_state={} if method_state is None else method_state)

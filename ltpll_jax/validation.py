@@ -20,12 +20,10 @@ from ltpll_jax.data import sources
 from ltpll_jax.data import voc
 from ltpll_jax.errors import InputError
 from ltpll_jax.methods import rebalance
+from ltpll_jax.methods import registry
 
-METHODS = ('corr', 'proden', 'solar')
 PARALLEL = ('pmap', 'jit')
 SOURCES = ('tfds', 'local')
-# Data sets that carry a superclass per sample.
-WITH_SUPERCLASSES = ('cifar100', 'synthetic')
 
 
 def _get(config: ml_collections.ConfigDict, key: str) -> Any:
@@ -78,13 +76,15 @@ def validate_data(config: ml_collections.ConfigDict) -> None:
                        longtail.CANDIDATE_GENERATORS)
   _one_of(config, 'data.rng_mode', longtail.RNG_MODES)
   if candidates == 'hierarchical':
-    no_super = name not in WITH_SUPERCLASSES or (
+    no_super = name not in dataset_lib.WITH_SUPERCLASSES or (
         name == 'synthetic' and config.data.synthetic.num_superclasses <= 0)
     if no_super:
       _fail('data.candidates', candidates,
             f'data.name={name!r} has no superclasses; hierarchical '
             'candidates need cifar100 (or synthetic with '
             'data.synthetic.num_superclasses > 0)')
+  if name in dataset_lib.CUSTOM_LOADERS:
+    return  # A registered data set checks its own input when it loads.
   if name == 'synthetic':
     syn = 'data.synthetic.'
     for key in ('train_per_class', 'test_per_class'):
@@ -115,7 +115,7 @@ def validate_config(config: ml_collections.ConfigDict, *,
   """
   _number(config, 'seed', low=0, integer=True)
   validate_data(config)
-  _one_of(config, 'method', METHODS)
+  _one_of(config, 'method', tuple(registry.LEARNERS) + ('solar',))
   method = _get(config, 'method')
   rebal = _one_of(config, 'rebalance', rebalance.REBALANCERS)
   if method == 'solar':

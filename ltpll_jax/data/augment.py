@@ -337,6 +337,13 @@ def normalize(x: jax.Array, mean: tuple[float, ...],
   return (x - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
 
 
+def register_normalization(dataset: str, mean: tuple[float, ...],
+                           std: tuple[float, ...]) -> None:
+  """Sets the Normalize constants of a user-registered data set (C floats
+  each, or one float for every channel)."""
+  _STATS[dataset] = (tuple(mean), tuple(std))
+
+
 def normalization(dataset: str, *, train: bool,
                   cifar_test_quirk: bool = True
                  ) -> tuple[tuple[float, ...], tuple[float, ...]]:

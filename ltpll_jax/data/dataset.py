@@ -9,11 +9,12 @@ spending accelerator time on it.
 
 import dataclasses
 import hashlib
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import ml_collections
 import numpy as np
 
+from ltpll_jax.data import augment
 from ltpll_jax.data import longtail
 from ltpll_jax.data import sources
 from ltpll_jax.data import voc
@@ -21,6 +22,55 @@ from ltpll_jax.data import voc
 # Data sets the project knows, with their number of classes (None: any).
 NUM_CLASSES = {'cifar10': 10, 'cifar100': 100, 'fashion_mnist': 10,
                'voc': 20, 'synthetic': None}
+# Data sets whose samples carry a superclass (hierarchical candidates).
+WITH_SUPERCLASSES = {'cifar100', 'synthetic'}
+# Loaders of data sets registered by users: (config.data, seed) -> RawData.
+CUSTOM_LOADERS: dict[str, Callable[[ml_collections.ConfigDict, int],
+                                   sources.RawData]] = {}
+
+
+def register_dataset(name: str,
+                     loader: Callable[[ml_collections.ConfigDict, int],
+                                      sources.RawData], *,
+                     num_classes: Optional[int],
+                     mean: tuple[float, ...] = (0.5,),
+                     std: tuple[float, ...] = (0.25,),
+                     has_superclasses: bool = False) -> None:
+  """Makes ``config.data.name=name`` load through ``loader``.
+
+  The loader returns a balanced ``sources.RawData`` (any uint8 NHWC images
+  with square sides and int labels in ``[0, num_classes)``); the long tail
+  and the candidate sets are then made as for the built-in data sets (or
+  taken from ``RawData.train_candidates`` when it brings its own).
+
+  Args:
+    name: the ``config.data.name`` value.
+    loader: ``(config.data, seed) -> RawData``.
+    num_classes: K (checked against ``config.data.num_classes``), or None.
+    mean: per-channel Normalize mean of images in [0, 1] (one value for all
+      channels, or C values).
+    std: per-channel Normalize standard deviation.
+    has_superclasses: whether ``RawData.train_coarse_labels`` is set, which
+      allows ``data.candidates='hierarchical'``.
+  """
+  augment.register_normalization(name, mean, std)
+  NUM_CLASSES[name] = num_classes
+  if has_superclasses:
+    WITH_SUPERCLASSES.add(name)
+  CUSTOM_LOADERS[name] = loader
+
+
+def register_tfds_dataset(name: str, *, num_classes: int,
+                          tfds_name: Optional[str] = None,
+                          mean: tuple[float, ...] = (0.5,),
+                          std: tuple[float, ...] = (0.25,)) -> None:
+  """Registers a TFDS image-classification data set (``image``, ``label``
+  features, ``train`` and ``test`` splits, square images) as
+  ``config.data.name=name``."""
+  register_dataset(
+      name, lambda data, seed: sources.load_tfds(
+          tfds_name or name, tfds_dir=data.tfds_dir, download=data.download),
+      num_classes=num_classes, mean=mean, std=std)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +144,8 @@ class PLLDataset:
 
 def load_raw(data: ml_collections.ConfigDict, seed: int) -> sources.RawData:
   """The balanced base data set named by ``config.data``."""
+  if data.name in CUSTOM_LOADERS:
+    return CUSTOM_LOADERS[data.name](data, seed)
   if data.name == 'synthetic':
     syn = data.synthetic
     return sources.make_synthetic(

@@ -242,7 +242,7 @@ def network_reachable(host: str, port: int,
 
 
 def _tfds_unavailable(name: str, tfds_dir: str, why: str) -> str:
-  local = _LOCAL_HINT[name]
+  local = _LOCAL_HINT.get(name, 'the files your loader reads')
   return (f'cannot get data.name={name!r} from TFDS: {why}. Either put a '
           f'prepared TFDS copy in config.data.tfds_dir (now '
           f'{tfds_dir or "the TFDS default"}), or use '
@@ -297,8 +297,10 @@ def load_tfds(name: str, *, tfds_dir: str = '', download: bool = True
       raise DataUnavailableError(_tfds_unavailable(
           name, tfds_dir, 'it is not prepared and config.data.download is '
           'False'))
-    host, port = TFDS_HOSTS[name]
-    if not network_reachable(host, port):
+    # The download host of a data set registered by a user is unknown: TFDS
+    # then finds out itself.
+    host, port = TFDS_HOSTS.get(name, (None, None))
+    if host and not network_reachable(host, port):
       raise DataUnavailableError(_tfds_unavailable(
           name, tfds_dir, f'it is not prepared and the download host '
           f'{host}:{port} cannot be reached'))
