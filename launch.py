@@ -18,6 +18,9 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
     'config', None, 'Experiment configuration file.', lock_config=True)
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints and results.')
+flags.DEFINE_bool('distributed', False,
+                  'Call jax.distributed.initialize() first: every host of a '
+                  'TPU pod slice or GPU cluster runs the same command.')
 flags.DEFINE_bool('only_data', False,
                   'Build and check the data set, write config.json and '
                   'dataset.json, and exit without training.')
@@ -55,6 +58,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   # Imported here so that flag errors do not pay for importing JAX.
   import jax  # pylint: disable=g-import-not-at-top
+  if FLAGS.distributed:
+    jax.distributed.initialize()
   from ltpll_jax import prepare  # pylint: disable=g-import-not-at-top
   from ltpll_jax import validation  # pylint: disable=g-import-not-at-top
   try:

@@ -7,8 +7,9 @@
 * Restoring tries the newest checkpoint first; one that cannot be read is
   reported and the previous one tried. If checkpoints exist and none can be
   read, the run stops: it never silently starts from scratch over them.
-* ``workdir/.lock``: an exclusive ``flock`` held for the whole run; a second
-  run on the same workdir is refused. The kernel drops the lock when the
+* ``workdir/.lock``: an exclusive ``flock`` held for the whole run (one per
+  JAX process of a multi-host run); a second run on the same workdir is
+  refused. The kernel drops the lock when the
   process dies, even by SIGKILL.
 """
 
@@ -39,7 +40,11 @@ class WorkdirLock:
 
   def __init__(self, workdir: str):
     os.makedirs(workdir, exist_ok=True)
-    self.path = os.path.join(workdir, '.lock')
+    # One lock per JAX process: the hosts of a multi-host run share the
+    # workdir, a second run of the same host does not get in.
+    index = jax.process_index()
+    self.path = os.path.join(workdir, '.lock' if index == 0 else
+                             f'.lock.{index}')
     self._file = open(self.path, 'a+')
     try:
       fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)

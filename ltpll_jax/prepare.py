@@ -38,14 +38,22 @@ def summary(manifest: dict) -> str:
           f"every set holds its true label: {manifest['all_contain_true']}")
 
 
-def prepare_data(config: ml_collections.ConfigDict,
-                 workdir: str) -> dataset_lib.PLLDataset:
-  """Builds the data set, checks it, writes config.json and dataset.json."""
+def prepare_data(config: ml_collections.ConfigDict, workdir: str, *,
+                 write: bool = True) -> dataset_lib.PLLDataset:
+  """Builds the data set, checks it, writes config.json and dataset.json.
+
+  Args:
+    config: the experiment config.
+    workdir: the run's folder.
+    write: write the files and print the summary (process 0 of a multi-host
+      run only; every host builds the same data set).
+  """
   ds = dataset_lib.build_dataset(config.data, config.seed)
   check_dataset(ds)
-  manifest = ds.manifest()
-  os.makedirs(workdir, exist_ok=True)
-  workdir_lib.write_config(config, workdir)
-  workdir_lib.write_json(os.path.join(workdir, 'dataset.json'), manifest)
-  print(summary(manifest))
+  if write:
+    manifest = ds.manifest()
+    os.makedirs(workdir, exist_ok=True)
+    workdir_lib.write_config(config, workdir)
+    workdir_lib.write_json(os.path.join(workdir, 'dataset.json'), manifest)
+    print(summary(manifest))
   return ds

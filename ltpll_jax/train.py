@@ -95,12 +95,17 @@ def padded_batches(num: int, batch_size: int):
 eval_batches = padded_batches
 
 
+def _host_share(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """This host's slice of a global batch (all of it on one host)."""
+  return jax.tree.map(parallel.host_slice, batch)
+
+
 def evaluate(p_eval, state: TrainState, data: Any, num_test: int,
              batch_size: int, train_counts: np.ndarray) -> dict[str, Any]:
   """Top-1/top-5/per-class/split accuracies on the whole test set."""
   totals, batch_top1 = None, []
   for batch in padded_batches(num_test, batch_size):
-    counts = jax.device_get(p_eval(state, data, batch, None))
+    counts = jax.device_get(p_eval(state, data, _host_share(batch), None))
     totals = counts if totals is None else jax.tree.map(np.add, totals,
                                                         counts)
     batch_top1.append(100.0 * counts['correct1'].sum() /
@@ -239,8 +244,10 @@ def update_solar_prior(run: Run, state: TrainState, data: Any,
                        num_train: int, batch_size: int, gamma: float
                       ) -> TrainState:
   """SoLar's end-of-epoch prior update from masked training predictions."""
-  preds = [jax.device_get(run.predict_step(state, data, batch, None))[
-      batch['mask']] for batch in padded_batches(num_train, batch_size)]
+  # The step returns the whole batch's predictions, gathered over devices.
+  preds = [jax.device_get(run.predict_step(state, data, _host_share(batch),
+                                           None))[batch['mask']]
+           for batch in padded_batches(num_train, batch_size)]
   sol = state.method_state
   prior = solar.prior_update(jax.device_get(sol.prior),
                              np.concatenate(preds), gamma)
@@ -270,7 +277,7 @@ def _train(config, workdir, stop_after_steps):
   console = writer_lib.console()
   console.info('process %d of %d; %d devices: %s', jax.process_index(),
                jax.process_count(), jax.device_count(), jax.devices())
-  ds = prepare.prepare_data(config, workdir)
+  ds = prepare.prepare_data(config, workdir, write=is_main)
   num_train, num_classes = ds.candidate_mask.shape
   batch_size = config.optim.batch_size
   spe = num_train // batch_size
