@@ -50,8 +50,10 @@ def head(num_classes: int, fan_in: int) -> nn.Dense:
 
 
 def _norm(train: bool, axis_name: Optional[str]) -> Callable[..., Any]:
+  # Two-pass variance, as PyTorch computes it (not E[x^2] - E[x]^2).
   return functools.partial(nn.BatchNorm, use_running_average=not train,
-                           momentum=0.9, epsilon=1e-5, axis_name=axis_name)
+                           momentum=0.9, epsilon=1e-5, axis_name=axis_name,
+                           use_fast_variance=False)
 
 
 def _conv(features: int, kernel: int = 3, stride: int = 1) -> nn.Conv:

@@ -161,7 +161,8 @@ def solar_train_step(state: TrainState, data: steps.Data, batch: steps.Batch,
     warm_loss, _ = global_mean(ell_rn, everyone)
     train_acc = jnp.mean(jnp.argmax(logits_w, -1) == data['labels'][index])
     terms = {'loss_rn': warm_loss, 'train_acc': train_acc.astype(jnp.float32),
-             'sinkhorn_fallback': plan.fallback_used.astype(jnp.float32)}
+             'sinkhorn_fallback': plan.fallback_used.astype(jnp.float32),
+             'sinkhorn_gave_up_rows': plan.gave_up_rows.astype(jnp.float32)}
     if first_epoch:
       return warm_loss, (stats, proden_rows, m_global, terms)
     l_sin, n_chosen = global_mean(ell_sk, chosen)

@@ -350,14 +350,17 @@ def _train(config, workdir, stop_after_steps):
                                     stage.epochs):
           result = evaluate(run.eval_step, state, data, len(ds.test_labels),
                             eval_batch, ds.class_counts)
+          # MMC: the mean over the training set of the largest confidence,
+          # the published logs' measure of how far disambiguation has gone.
+          mmc = float(np.mean(np.max(jax.device_get(state.confidence), 1)))
           row = {'epoch': epoch, 'step': done, 'stage': stage.index,
-                 'stage_epoch': stage_epoch, **result}
+                 'stage_epoch': stage_epoch, **result, 'mmc': mmc}
           row.update(_method_report(config, state, ds))
           history.add(row)
           writer.write_scalars(done, {
-              f'eval_{k}': result[k] for k in ('top1', 'top5', 'many',
-                                               'medium', 'few')
-              if result[k] is not None}, epoch=epoch)
+              f'eval_{k}': row[k] for k in ('top1', 'top5', 'many', 'medium',
+                                            'few', 'mmc')
+              if row[k] is not None}, epoch=epoch)
           console.info('%sepoch %d eval: %s',
                        f'stage {stage.index} ' if stage.index else '',
                        stage_epoch + 1, metrics_lib.format_row(result))
@@ -415,7 +418,8 @@ def _write_outputs(config: ml_collections.ConfigDict, workdir: str,
                    ds: dataset_lib.PLLDataset,
                    rows: list[dict[str, Any]]) -> None:
   """results.json, the plots, and the results table on the console."""
-  internal = ('epoch', 'step', 'stage', 'stage_epoch', 'prior', 'prior_tv')
+  internal = ('epoch', 'step', 'stage', 'stage_epoch', 'prior', 'prior_tv',
+              'mmc')
   strip = lambda r: {k: v for k, v in r.items() if k not in internal}
   last, best = rows[-1], max(rows, key=lambda r: r['top1'])
   extra = {}

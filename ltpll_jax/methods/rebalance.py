@@ -21,6 +21,10 @@ baseline, so three readings are offered (``config.oracle_la.variant``):
   ``z - log(pi + 1e-9)``.
 * ``la_loss``: the loss sees ``z + tau log pi`` (logit-adjusted loss); the
   confidence update and the test predictions use the raw ``z``.
+
+``pi`` is positive for every class: a data set with an empty class is
+rejected before training (``prepare.check_dataset``), so ``log pi`` is finite
+where the spec writes it without an epsilon.
 """
 
 import dataclasses
@@ -46,7 +50,8 @@ def records_prior(feat_mean: jax.Array, kernel: jax.Array,
   Returns:
     ``[K]`` prior, stop-gradient.
   """
-  logits = jax.lax.stop_gradient(feat_mean @ kernel + bias)
+  logits = jax.lax.stop_gradient(
+      jnp.dot(feat_mean, kernel, precision=jax.lax.Precision.HIGHEST) + bias)
   return jax.nn.softmax(logits, axis=-1)
 
 
