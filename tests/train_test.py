@@ -16,6 +16,7 @@ import pytest
 from configs import test as test_config
 from ltpll_jax import checkpoints
 from ltpll_jax import train
+from ltpll_jax.data import dataset as dataset_lib
 from ltpll_jax.errors import InputError
 from ltpll_jax.methods import corr
 
@@ -69,6 +70,15 @@ def test_end_to_end_writes_every_file(tmp_path):
   assert conf.shape == (num_train, 10)
   np.testing.assert_allclose(conf.sum(1), 1.0, atol=1e-5)
   assert int(state.step) == 18  # 159 images // 16 = 9 steps x 2 epochs.
+  # The last evaluation's disambiguation figures, recomputed by hand.
+  with open(os.path.join(workdir, 'evals.jsonl')) as f:
+    last = [json.loads(line) for line in f][-1]
+  config = _config()
+  labels = dataset_lib.build_dataset(config.data, config.seed).train_labels
+  assert last['mmc'] == pytest.approx(conf.max(1).mean(), rel=1e-6)
+  assert last['disambiguation'] == pytest.approx(
+      100 * np.mean(conf.argmax(1) == labels), rel=1e-6)
+  assert len(last['disambiguation_per_class']) == 10
 
 
 @pytest.mark.parametrize('parallel_mode', ['pmap', 'jit'])
