@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from configs import test as test_config
+import _helpers  # pylint: disable=g-bad-import-order
 from ltpll_jax import train
 from ltpll_jax import validation
 from ltpll_jax.data import sources
@@ -32,13 +32,7 @@ def _run_example(name):
 
 
 def _two_steps(tmp_path, **overrides):
-  config = test_config.get_config()
-  for key, value in overrides.items():
-    node = config
-    *path, leaf = key.split('.')
-    for part in path:
-      node = node[part]
-    node[leaf] = value
+  config = _helpers.test_config_with(**overrides)
   validation.validate_config(config, num_devices=8)
   state = train.train_and_evaluate(config, str(tmp_path), stop_after_steps=2)
   assert int(state.step) == 2

@@ -13,7 +13,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from configs import test as test_config
+import _helpers  # pylint: disable=g-bad-import-order
 from ltpll_jax import checkpoints
 from ltpll_jax import train
 from ltpll_jax.data import dataset as dataset_lib
@@ -23,15 +23,7 @@ from ltpll_jax.methods import corr
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _config(**overrides):
-  config = test_config.get_config()
-  for key, value in overrides.items():
-    node = config
-    *path, leaf = key.split('.')
-    for part in path:
-      node = node[part]
-    node[leaf] = value
-  return config
+_config = _helpers.test_config_with
 
 
 def _leaves_equal(a, b):
