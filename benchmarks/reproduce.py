@@ -52,7 +52,7 @@ CIFAR10_METHODS = [
 ]
 # name -> (methods, partial rates, seeds, extra overrides of every cell).
 GRIDS = {
-    # 42 cells in about 85 minutes on 2 CPU cores: 5 epochs each (SoLar:
+    # 42 cells in 64 minutes on 2 CPU cores: 5 epochs each (SoLar:
     # 1 + 5, its ramps over 2 epochs), the fmnist_*.py settings otherwise.
     'fmnist': (FMNIST_METHODS, (0.3, 0.5, 0.7), (0, 1),
                ('--config.optim.epochs=5', '--config.solar.est_epochs=1',
@@ -61,6 +61,19 @@ GRIDS = {
     # A seconds-long grid for tests and smoke checks.
     'test': ([('CORR', 'test'), ('CORR + RECORDS', 'test')], (0.3,), (0, 1),
              ('--config.optim.epochs=1',)),
+}
+# What a reader of RESULTS.md needs to know about a grid's settings.
+GRID_NOTES = {
+    'fmnist': (
+        'Real Fashion-MNIST-LT (Debian IDX files), rho 100 (6000 ... 60 '
+        'training images per class), uniform candidates, the same published '
+        'subset for every seed; the fmnist_*.py settings (3-layer CNN at '
+        'width 16, batch 256, lr 0.05, SGD momentum 0.9, weight decay 1e-3, '
+        'per-epoch cosine) cut to 5 epochs per cell so that the 42 cells fit '
+        'about 90 minutes on 2 CPU cores. SoLar gets a 1-epoch prior '
+        'pre-estimation stage, then 5 epochs with its rho / eta ramps over '
+        'the first 2. These are minutes-long CPU runs, not the published '
+        '800-epoch protocol.'),
 }
 # Per-method overrides of the test grid (it has one config file).
 TEST_METHOD_OVERRIDES = {'CORR + RECORDS': ('--config.rebalance=records',)}
@@ -105,10 +118,27 @@ def run_cells(grid: str, out_dir: str, python: str) -> None:
     with open(log, 'a') as f:
       status = subprocess.call([python] + cmd[1:], cwd=ROOT, stdout=f,
                                stderr=subprocess.STDOUT)
-    print(f'    exit {status} after {time.time() - start:.0f} s (log {log})',
-          flush=True)
+    seconds = time.time() - start
+    print(f'    exit {status} after {seconds:.0f} s (log {log})', flush=True)
     if status != 0:
       raise SystemExit(f'cell {cell["name"]} failed; see {log}')
+    with open(os.path.join(out_dir, cell['name'] + '.seconds'), 'w') as f:
+      f.write(f'{seconds:.1f}\n')
+
+
+def _wall_minutes(grid: str, out_dir: str) -> tuple[int, float]:
+  """(cells timed, their summed wall minutes) from the ``.seconds`` files.
+
+  A cell that was resumed records only its last invocation.
+  """
+  total, count = 0.0, 0
+  for cell in cells(grid):
+    path = os.path.join(out_dir, cell['name'] + '.seconds')
+    if os.path.exists(path):
+      with open(path) as f:
+        total += float(f.read())
+      count += 1
+  return count, total / 60
 
 
 def _stat(values: list[float]) -> str:
@@ -148,6 +178,13 @@ def write_report(grid: str, out_dir: str, path: str, plot: str) -> None:
            f'{", ".join(map(str, seeds))}; many/medium/few are the rank-based '
            'splits (3/4/3 classes of 10); "last" is the final epoch, "best" '
            'the best epoch on the test set.', '']
+  if grid in GRID_NOTES:
+    lines += [GRID_NOTES[grid], '']
+  timed, minutes = _wall_minutes(grid, out_dir)
+  if timed:
+    lines += [f'Wall time: {timed} cells ran in {minutes:.0f} minutes '
+              '(sum over cells, one at a time, on the machine that made '
+              'them).', '']
   for q in rates:
     lines += [f'## q = {q}', '',
               '| method | seeds | overall (last) | many | medium | few | '

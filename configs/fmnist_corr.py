@@ -14,7 +14,7 @@ Measured here (2 CPU cores, 5.5 minutes): top-1 43.10 last / 45.20 best,
 few-shot 0.0 (the tail classes collapse onto the head, as in the paper).
 
 The CPU reproduction table (``benchmarks/reproduce.py --grid=fmnist``: the
-seven fmnist_*.py methods x q 0.3 / 0.5 / 0.7 x 2 seeds in about 85 minutes)
+seven fmnist_*.py methods x q 0.3 / 0.5 / 0.7 x 2 seeds in 64 minutes here)
 runs every one of these configs for 5 epochs (SoLar: 1 + 5 epochs, ramps over
 2), with everything else as here.
 """

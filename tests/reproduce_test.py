@@ -56,3 +56,18 @@ def test_finished_cells_are_skipped(tmp_path, capsys):
 def test_failed_cell_stops_with_its_log(tmp_path):
   with pytest.raises(SystemExit, match='failed; see'):
     reproduce.run_cells('test', str(tmp_path), python='/bin/false')
+
+
+def test_cells_record_their_wall_time_and_the_report_sums_it(tmp_path):
+  reproduce.run_cells('test', str(tmp_path), python='/bin/true')
+  names = [c['name'] for c in reproduce.cells('test')]
+  for name in names:
+    assert float((tmp_path / f'{name}.seconds').read_text()) >= 0.0
+  for name, seconds in zip(names, (60.0, 90.0, 30.0, 60.0)):
+    (tmp_path / f'{name}.seconds').write_text(f'{seconds}\n')
+  for cell in reproduce.cells('test'):
+    _fake_results(tmp_path, cell, 10.0, 0.0)
+  results = tmp_path / 'RESULTS.md'
+  reproduce.write_report('test', str(tmp_path), str(results),
+                         str(tmp_path / 'plot.png'))
+  assert 'Wall time: 4 cells ran in 4 minutes' in results.read_text()
