@@ -27,11 +27,6 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
-from ltpll_jax import report
-# pylint: enable=g-import-not-at-top,wrong-import-position
 
 # (label, config file) in table order.
 FMNIST_METHODS = [

@@ -22,9 +22,7 @@ timing; 50,000 a full CIFAR training set.
 import argparse
 import functools
 import pathlib
-import statistics
 import sys
-import time
 
 # Run as a script from anywhere: make the repository importable.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -34,6 +32,7 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from ltpll_jax import sinkhorn  # pylint: disable=g-import-not-at-top
+import timing  # pylint: disable=g-import-not-at-top
 
 _SIZES = ((16_640, 10), (16_640, 100), (50_000, 100), (12_406, 10),
           (10_847, 100))
@@ -60,14 +59,7 @@ def _problem(n: int, k: int, seed: int = 0) -> tuple[jax.Array, jax.Array]:
 
 def _median_ms(fn, args, iters: int) -> float:
   """Median wall time of ``fn(*args)`` in ms, after two warm-up calls."""
-  for _ in range(2):
-    jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(iters):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return statistics.median(times) * 1e3
+  return timing.median_seconds(fn, *args, n=iters, warmup=2) * 1e3
 
 
 def _log_domain(masked_probs, prior, *, num_iters):

@@ -31,6 +31,7 @@ from ltpll_jax import models
 from ltpll_jax import parallel
 from ltpll_jax import steps
 from ltpll_jax import train
+import timing
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
@@ -45,17 +46,6 @@ flags.mark_flags_as_required(['config'])
 SHAPES = {'cifar10': ((32, 32, 3), 12406), 'cifar100': ((32, 32, 3), 10847),
           'fashion_mnist': ((28, 28, 1), 14886), 'voc': ((128, 128, 3), 5000),
           'synthetic': ((16, 16, 3), 400)}
-
-
-def _time(fn, *args, n):
-  """Median seconds of ``n`` calls of ``fn(*args)`` after one warm-up."""
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(n):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
 
 
 def main(argv):
@@ -99,7 +89,8 @@ def main(argv):
   batch_images = jnp.asarray(images[:batch])
   aug = jax.jit(lambda x, kk: steps.make_views(
       x, jax.random.split(kk, x.shape[0]), run.step_cfg))
-  aug_s = _time(aug, batch_images, key, n=max(3, FLAGS.steps // 2))
+  aug_s = timing.median_seconds(aug, batch_images, key,
+                               n=max(3, FLAGS.steps // 2))
   views = jnp.concatenate(aug(batch_images, key))
   plain = models.create_model(config.model.name, num_classes=k,
                               width=config.model.width)
@@ -114,7 +105,8 @@ def main(argv):
       return jnp.mean(jax.nn.logsumexp(logits, -1))
     return jax.grad(loss)(variables['params'])
 
-  model_s = _time(fwd_bwd, variables, views, n=max(3, FLAGS.steps // 2))
+  model_s = timing.median_seconds(fwd_bwd, variables, views,
+                                 n=max(3, FLAGS.steps // 2))
   print(f'config: {config.data.name} / {config.model.name} / '
         f'{config.method}+{config.rebalance}'
         f'{"+mixup" if config.mixup else ""}, batch {batch}, '
